@@ -1,0 +1,1 @@
+"""The Discord bot: live classification, storage, tagging, commands and weekly summaries."""

@@ -1,0 +1,1 @@
+"""Offline training: fine-tune, evaluate and export model directories for `classifier`."""
