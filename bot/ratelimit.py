@@ -87,13 +87,15 @@ class ActionQueue:
         self,
         limits: RateLimits | None = None,
         *,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = asyncio.sleep,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
         on_drop: Callable[[str], None] | None = None,
     ) -> None:
         self.limits = limits or RateLimits()
-        self._clock = clock
-        self._sleep = sleep
+        # Looked up at call time (not bound at import) so a patched clock, e.g. a test
+        # harness's virtual time, is the same one asyncio.sleep follows.
+        self._clock: Clock = clock or (lambda: time.monotonic())
+        self._sleep: Sleep = sleep or (lambda seconds: asyncio.sleep(seconds))
         self._on_drop = on_drop
         self._queues: dict[int, deque[_Pending]] = {}
         self._channel_buckets: dict[int, TokenBucket] = {}

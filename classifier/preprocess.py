@@ -83,7 +83,9 @@ def _combining_class() -> str:
 
 
 def _range(start: int, end: int) -> str:
-    return re.escape(chr(start)) if start == end else f"{re.escape(chr(start))}-{re.escape(chr(end))}"
+    return (
+        re.escape(chr(start)) if start == end else f"{re.escape(chr(start))}-{re.escape(chr(end))}"
+    )
 
 
 _MARK = _combining_class()

@@ -1,4 +1,8 @@
-"""Shared session fixtures: tiny model directories built once per test session (offline)."""
+"""Shared session fixtures: tiny model directories built once per test session (offline).
+
+The directories are shared by every test in the session: treat them as read-only and
+`shutil.copytree` one before editing files in it.
+"""
 
 from __future__ import annotations
 

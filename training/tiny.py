@@ -13,7 +13,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import string
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,8 +31,11 @@ DEFAULT_LABELS: tuple[str, ...] = (
     "toxic",
 )
 MAX_LENGTH = 128
-VOCAB_SIZE = 600
+SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 ONNX_OPSET = 18
+# Random softmax scores sit near 1/7: a lower bar makes some tiny-model predictions confident
+# and others uncertain, so tests of downstream code exercise both paths.
+SINGLE_LABEL_THRESHOLD = 0.3
 
 # Enough chat-like text for WordPiece to learn real sub-words; normalised like real data.
 _CORPUS: tuple[str, ...] = (
@@ -106,7 +111,7 @@ def build_tiny_model(
             {
                 "version": f"tiny-{arch}-{'multi' if multi_label else 'single'}-seed{seed}",
                 "max_length": MAX_LENGTH,
-                "thresholds": dict.fromkeys(labels, 0.5),
+                "thresholds": dict.fromkeys(labels, 0.5 if multi_label else SINGLE_LABEL_THRESHOLD),
                 "preprocessing": PREPROCESSING,
                 "metrics": {},
             },
@@ -119,24 +124,42 @@ def build_tiny_model(
 
 
 def _build_tokenizer(arch: str):
-    """Train a small uncased WordPiece vocab; preprocessing markers become whole tokens."""
-    from tokenizers import BertWordPieceTokenizer
+    """A small uncased WordPiece tokenizer; preprocessing markers become whole tokens."""
     from transformers import BertTokenizerFast, DistilBertTokenizerFast
 
-    wordpiece = BertWordPieceTokenizer(lowercase=True)
-    wordpiece.train_from_iterator(
-        [normalize(text) for text in _CORPUS],
-        vocab_size=VOCAB_SIZE,
-        min_frequency=1,
-        special_tokens=["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"],
-        show_progress=False,
-    )
     cls = DistilBertTokenizerFast if arch == "distilbert" else BertTokenizerFast
     with tempfile.TemporaryDirectory() as tmp:
-        vocab_file = wordpiece.save_model(tmp)[0]
-        tokenizer = cls(vocab_file=vocab_file, do_lower_case=True, model_max_length=MAX_LENGTH)
+        vocab_file = Path(tmp) / "vocab.txt"
+        vocab_file.write_text("\n".join(_wordpiece_vocab()) + "\n", encoding="utf-8")
+        tokenizer = cls(vocab_file=str(vocab_file), do_lower_case=True, model_max_length=MAX_LENGTH)
     tokenizer.add_tokens(list(MARKERS))
     return tokenizer
+
+
+def _wordpiece_vocab() -> list[str]:
+    """Every corpus word, every character and its ``##`` continuation, in a fixed order.
+
+    The vocab is counted with the `tokenizers` BERT normalizer and pre-tokenizer rather
+    than trained with `WordPieceTrainer`, whose merge tie-breaking differs from run to run:
+    the same seed must give the same model, byte for byte.
+    """
+    from tokenizers.normalizers import BertNormalizer
+    from tokenizers.pre_tokenizers import BertPreTokenizer
+
+    normalizer = BertNormalizer(lowercase=True)
+    pre_tokenizer = BertPreTokenizer()
+    chars = set(string.ascii_lowercase + string.digits + string.punctuation)
+    words: set[str] = set()
+    for text in _CORPUS:
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(normalize(text))):
+            words.add(word)
+            chars.update(word)
+    return [
+        *SPECIAL_TOKENS,
+        *sorted(chars),
+        *sorted(f"##{c}" for c in chars),
+        *sorted(words - chars),
+    ]
 
 
 def _build_model(arch: str, labels: tuple[str, ...], multi_label: bool, seed: int, vocab_size: int):
@@ -181,25 +204,31 @@ def _export_onnx(model_dir: Path) -> None:
     """Export with optimum next to the weights, so optimum's ORT classes load it as-is."""
     from optimum.exporters.onnx import main_export
 
-    main_export(
-        model_name_or_path=str(model_dir),
-        output=model_dir,
-        task="text-classification",
-        opset=ONNX_OPSET,
-        no_post_process=True,
-        do_validation=False,
-        local_files_only=True,
-    )
+    with warnings.catch_warnings():  # tracer and deprecation chatter from torch/transformers
+        warnings.simplefilter("ignore")
+        main_export(
+            model_name_or_path=str(model_dir),
+            output=model_dir,
+            task="text-classification",
+            opset=ONNX_OPSET,
+            no_post_process=True,
+            do_validation=False,
+            local_files_only=True,
+        )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.tiny", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m training.tiny", description=__doc__.split("\n")[0]
+    )
     parser.add_argument("out_dir", type=Path)
     parser.add_argument("--arch", choices=("distilbert", "bert"), default="distilbert")
     parser.add_argument("--multi-label", action="store_true")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    path = build_tiny_model(args.out_dir, arch=args.arch, multi_label=args.multi_label, seed=args.seed)
+    path = build_tiny_model(
+        args.out_dir, arch=args.arch, multi_label=args.multi_label, seed=args.seed
+    )
     print(path)
     return 0
 

@@ -5,7 +5,7 @@
 
 Why it exists: the dataset is written by several people at once, so duplicates, near-copies,
 templated wording and train/test leakage creep in. Every check here is cheap (stdlib + numpy,
-well under a second for ~5k messages) so it runs in the test suite on every commit.
+a few seconds for ~5k messages) so it runs in the test suite on every commit.
 
 Exit status 0 prints the profile; 1 prints the profile (when the file parses) and the problems.
 """
@@ -13,6 +13,7 @@ Exit status 0 prints the profile; 1 prints the profile (when the file parses) an
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import random
@@ -20,7 +21,6 @@ import re
 import string
 import sys
 import unicodedata
-import zlib
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -61,13 +61,13 @@ SPLIT_GROUP_THRESHOLD = 0.6
 MIN_TOTAL = 4200
 MIN_PER_LABEL = 600
 TEMPLATE_MAX_SHARE = 0.08
+TEMPLATE_MIN_REPEATS = 2  # a single occurrence is never a template, however small the label
 TEST_SHARE_RANGE = (0.10, 0.20)  # checked for labels with at least 100 messages
 
 # MinHash / LSH: 42 bands x 3 rows. A pair at Jaccard 0.6 becomes a candidate with
 # probability 1 - (1 - 0.6**3)**42 > 0.9999; candidates are then verified exactly.
 _BANDS, _ROWS = 42, 3
 _NUM_PERM = _BANDS * _ROWS
-_PRIME = (1 << 31) - 1
 
 _MENTION_RE = re.compile(r"<@[!&]?\d+>")
 _CHANNEL_RE = re.compile(r"<#\d+>")
@@ -89,6 +89,7 @@ _STRIP_CHARS = string.punctuation + "…“”‘’¿¡«»"
 # ---------------------------------------------------------------- normalisation
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def normalize_for_dedup(text: str) -> str:
     """NFKC, casefold, ids and mention digits removed, whitespace collapsed.
 
@@ -118,11 +119,49 @@ def opening(text: str, words: int = 3) -> str | None:
 # ---------------------------------------------------------------- near-duplicates
 
 
-def _shingles(norm: str) -> np.ndarray:
-    grams = {norm[i:i + SHINGLE_SIZE] for i in range(len(norm) - SHINGLE_SIZE + 1)} or {norm}
-    return np.fromiter(
-        (zlib.crc32(g.encode("utf-8")) % _PRIME for g in grams), dtype=np.uint64, count=len(grams)
-    )
+_GRAM_MIX = np.array(
+    [0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93],
+    dtype=np.uint64,
+)
+
+
+def _shingle_ids(norms: Sequence[str]) -> tuple[list[np.ndarray], int]:
+    """Each text's distinct character 4-grams as dense integer ids, and the vocabulary size.
+
+    A 4-gram's code points are mixed into one 64-bit code (collisions ~2**-64 per pair),
+    then `np.unique` over the whole corpus maps codes to ids 0..V-1.
+    """
+    codes = []
+    for norm in norms:
+        cps = np.frombuffer(norm.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+        n = max(len(cps) - SHINGLE_SIZE + 1, 1)
+        gram = np.zeros(n, dtype=np.uint64)
+        for k in range(min(SHINGLE_SIZE, len(cps))):
+            gram += cps[k:k + n] * _GRAM_MIX[k]
+        codes.append(gram)
+    vocab, inverse = np.unique(np.concatenate(codes), return_inverse=True)
+    bounds = np.cumsum([len(c) for c in codes])[:-1]
+    return [np.unique(ids) for ids in np.split(inverse, bounds)], len(vocab)
+
+
+def _minhash_signatures(shingles: list[np.ndarray], vocab_size: int) -> np.ndarray:
+    """[len(shingles), _NUM_PERM] MinHash signatures with seeded universal hashes."""
+    # Multiply-shift hashing, ((a*x + b) mod 2**64) >> 32 with odd a: a universal family
+    # without the (slow) modulo; one hash per permutation per distinct shingle.
+    rng = np.random.default_rng(SPLIT_SEED)
+    a = rng.integers(0, 2**63, size=(_NUM_PERM, 1), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
+    b = rng.integers(0, 2**63, size=(_NUM_PERM, 1), dtype=np.uint64)
+    a, b = a.T, b.T
+    ids = np.arange(vocab_size, dtype=np.uint64)[:, None]
+    hashed = np.empty((vocab_size, _NUM_PERM), dtype=np.uint32)  # row per shingle: fast gathers
+    for lo in range(0, vocab_size, 8192):
+        hashed[lo:lo + 8192] = (ids[lo:lo + 8192] * a + b) >> np.uint64(32)
+    signatures = np.empty((len(shingles), _NUM_PERM), dtype=np.uint64)
+    for lo in range(0, len(shingles), 256):  # chunks keep the gathered matrix small
+        chunk = shingles[lo:lo + 256]
+        offsets = np.r_[0, np.cumsum([len(c) for c in chunk])[:-1]]
+        signatures[lo:lo + len(chunk)] = np.minimum.reduceat(hashed[np.concatenate(chunk)], offsets, axis=0)
+    return signatures
 
 
 def near_duplicate_pairs(
@@ -137,31 +176,29 @@ def near_duplicate_pairs(
     Texts shorter than `min_chars` after normalisation are skipped (exact match covers them).
     """
     norms = [normalize_for_dedup(t) for t in texts]
-    rng = np.random.default_rng(SPLIT_SEED)
-    a = rng.integers(1, _PRIME, size=_NUM_PERM, dtype=np.uint64)[:, None]
-    b = rng.integers(0, _PRIME, size=_NUM_PERM, dtype=np.uint64)[:, None]
     eligible = [i for i, n in enumerate(norms) if len(n) >= min_chars]
-    shingle_sets: dict[int, set[int]] = {}
-    buckets: dict[tuple[int, bytes], list[int]] = defaultdict(list)
-    for i in eligible:
-        sh = _shingles(norms[i])
-        shingle_sets[i] = set(sh.tolist())
-        signature = ((a * sh[None, :] + b) % _PRIME).min(axis=1)
-        for band in range(_BANDS):
-            key = signature[band * _ROWS:(band + 1) * _ROWS].tobytes()
-            buckets[(band, key)].append(i)
+    if len(eligible) < 2:
+        return []
+    shingles, vocab_size = _shingle_ids([norms[i] for i in eligible])
+    signatures = _minhash_signatures(shingles, vocab_size)
     candidates: set[tuple[int, int]] = set()
-    for members in buckets.values():
-        if len(members) > 1:
+    for band in range(_BANDS):
+        keys = (signatures[:, band * _ROWS:(band + 1) * _ROWS] * _GRAM_MIX[:_ROWS]).sum(axis=1)
+        order = np.argsort(keys, kind="stable")
+        sorted_keys = keys[order]
+        starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+        ends = np.r_[starts[1:], len(keys)]
+        for lo, hi in zip(starts[ends - starts > 1], ends[ends - starts > 1], strict=True):
+            members = sorted(order[lo:hi].tolist())
             for x in range(len(members)):
                 for y in range(x + 1, len(members)):
                     candidates.add((members[x], members[y]))
     pairs = []
-    for i, j in sorted(candidates):
-        si, sj = shingle_sets[i], shingle_sets[j]
-        jaccard = len(si & sj) / len(si | sj)
+    for x, y in sorted(candidates):
+        inter = len(np.intersect1d(shingles[x], shingles[y], assume_unique=True))
+        jaccard = inter / (len(shingles[x]) + len(shingles[y]) - inter)
         if jaccard >= threshold:
-            pairs.append((i, j, round(jaccard, 3)))
+            pairs.append((eligible[x], eligible[y], round(jaccard, 3)))
     return pairs
 
 
@@ -350,8 +387,8 @@ def _cap(items: list[str], limit: int, what: str) -> list[str]:
 def check_records(records: list[dict], limits: Limits = Limits()) -> list[str]:
     """Every dataset check; returns human-readable problems (empty list = valid)."""
     problems: list[str] = []
-    for rec in records:
-        problems += _schema_problems(rec, FIELDS)
+    for n, rec in enumerate(records, 1):
+        problems += _schema_problems({"_where": f"record {n}", **rec}, FIELDS)
     if problems:  # later checks assume the schema holds
         return _cap(problems, limits.max_examples * 3, "schema problems")
     ids = Counter(r["id"] for r in records)
@@ -402,7 +439,7 @@ def check_records(records: list[dict], limits: Limits = Limits()) -> list[str]:
     for label, top in template_openings(records).items():
         for phrase, n in top:
             share = n / counts[label]
-            if share > limits.template_max_share:
+            if n >= TEMPLATE_MIN_REPEATS and share > limits.template_max_share:
                 problems.append(
                     f"template smell: {share:.1%} of {label!r} messages open with {phrase!r} "
                     f"(limit {limits.template_max_share:.0%})"
@@ -440,7 +477,7 @@ def _quantiles(values: list[int]) -> dict[str, int]:
     if not values:
         return {}
     qs = np.percentile(np.asarray(values), [10, 50, 90, 99])
-    return {f"p{p}": int(round(v)) for p, v in zip((10, 50, 90, 99), qs, strict=True)}
+    return {f"p{p}": round(float(v)) for p, v in zip((10, 50, 90, 99), qs, strict=True)}
 
 
 def build_profile(records: list[dict]) -> dict:
@@ -517,6 +554,11 @@ def format_profile(profile: dict) -> str:
 # ---------------------------------------------------------------- CLI
 
 
+def _profilable(rec: dict) -> bool:
+    """Whether a record has the fields the profile reads, with usable types."""
+    return all(isinstance(rec.get(k), str) for k in ("text", "label", "server", "lang"))
+
+
 def validate_file(path: Path, limits: Limits = Limits()) -> tuple[list[dict], list[str]]:
     """Read and check a merged dataset file; returns (records, problems)."""
     if not path.exists():
@@ -546,7 +588,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"wrote {args.data}\n")
 
     records, problems = validate_file(args.data)
-    if records and not any("missing field" in p or "invalid JSON" in p for p in problems):
+    if records and all(_profilable(r) for r in records):
         profile = build_profile(records)
         print(format_profile(profile))
         if args.json:

@@ -1,0 +1,5 @@
+"""`python -m classifier ...`: see `classifier.cli`."""
+
+from classifier.cli import main
+
+raise SystemExit(main())
