@@ -332,7 +332,7 @@ def merge_parts(parts_dir: Path, out_path: Path) -> tuple[list[dict], list[str],
             if errs := _schema_problems(rec, PART_FIELDS):
                 problems += errs
                 continue
-            if rec["label"] != path.stem:
+            if rec["label"] != path.stem.split("-")[0]:
                 notes.append(f"{rec['_where']}: label {rec['label']!r} in part {path.name}")
             mid = message_id(rec["text"])
             if mid in kept:
