@@ -1,4 +1,4 @@
-"""Live classification: new messages, edits, deletes, bulk deletes, leaving a guild.
+"""Live classification: new messages, edits, deletes (message, bulk, channel, thread), leaving a guild.
 
 Raw events are used for edits and deletes so messages outside discord.py's cache (older, or
 from before a restart) are handled too.
@@ -11,9 +11,9 @@ from typing import TYPE_CHECKING
 
 import discord
 from discord.ext import commands
-from sqlalchemy import delete
+from sqlalchemy import delete, or_
 
-from bot.db.models import GUILD_SCOPED
+from bot.db.models import GUILD_SCOPED, ChannelSettings, Feedback, MessageRecord, TagAction
 
 if TYPE_CHECKING:
     from bot.app import ChatLabelBot
@@ -79,6 +79,15 @@ class LiveClassification(commands.Cog):
         await self.bot.writer.delete(payload.message_ids)
 
     @commands.Cog.listener()
+    async def on_guild_channel_delete(self, channel: discord.abc.GuildChannel) -> None:
+        await purge_channel(self.bot, channel.guild.id, channel.id)
+        log.info("channel %s deleted: purged its rows and its threads' rows", channel.id)
+
+    @commands.Cog.listener()
+    async def on_raw_thread_delete(self, payload: discord.RawThreadDeleteEvent) -> None:
+        await purge_channel(self.bot, payload.guild_id, payload.thread_id)
+
+    @commands.Cog.listener()
     async def on_guild_remove(self, guild: discord.Guild) -> None:
         await purge_guild(self.bot, guild.id)
         log.info("left guild %s: purged all of its rows", guild.id)
@@ -90,6 +99,26 @@ async def purge_guild(bot: ChatLabelBot, guild_id: int) -> None:
     async with bot.sessionmaker.begin() as session:
         for model in GUILD_SCOPED:
             await session.execute(delete(model).where(model.guild_id == guild_id))
+    bot.guild_configs.invalidate(guild_id)
+
+
+async def purge_channel(bot: ChatLabelBot, guild_id: int, channel_id: int) -> None:
+    """Delete the rows of a deleted channel or thread (and of threads under a deleted channel).
+
+    Discord deleted the messages, so we delete what we stored about them.
+    """
+    await bot.writer.flush()  # queued rows for this channel must not land after the purge
+    async with bot.sessionmaker.begin() as session:
+        await session.execute(
+            delete(MessageRecord).where(
+                MessageRecord.guild_id == guild_id,
+                or_(MessageRecord.channel_id == channel_id, MessageRecord.parent_id == channel_id),
+            )
+        )
+        for model in (Feedback, TagAction, ChannelSettings):
+            await session.execute(
+                delete(model).where(model.guild_id == guild_id, model.channel_id == channel_id)
+            )
     bot.guild_configs.invalidate(guild_id)
 
 

@@ -115,6 +115,27 @@ async def test_delete_and_bulk_delete_remove_rows(sim):
     assert [r.message_id for r in await sim.rows()] == [keep.id]
 
 
+async def test_deleting_a_channel_or_thread_removes_its_rows(sim):
+    in_thread = await sim.send(sim.alice, sim.thread, "thread message")
+    in_forum = await sim.send(sim.bob, sim.forum_post, "forum post message")
+    in_random = await sim.send(sim.bob, sim.random, "random message")
+    in_general = await sim.send(sim.alice, sim.general, "general message")
+    async with sim.bot.sessionmaker.begin() as session:
+        session.add(TagAction(guild_id=sim.guild.id, channel_id=sim.forum_post.id, message_id=in_forum.id,
+                              mode="shadow", action="forum_tag", label="comment", applied=False))
+    await sim.flush()
+
+    sim.env.backend.delete_channel(sim.forum_post.id)  # a thread: THREAD_DELETE
+    await sim.settle()
+    assert await sim.row(in_forum.id) is None
+    assert await count(sim, TagAction) == 0
+
+    sim.env.backend.delete_channel(sim.general.id)  # a channel: its threads' rows go too
+    await sim.settle()
+    assert await sim.row(in_general.id) is None and await sim.row(in_thread.id) is None
+    assert [r.message_id for r in await sim.rows()] == [in_random.id]
+
+
 async def test_leaving_a_guild_purges_every_table(sim):
     msg = await sim.send(sim.alice, sim.general, "hello")
     await sim.bot.guild_configs.update(sim.guild.id, retention_days=30)
