@@ -156,7 +156,8 @@ def verify_export(
         if report.int8_agreement < min_int8_agreement:
             report.problems.append(
                 f"int8 agrees with fp32 on only {report.int8_agreement:.2%} of test predictions "
-                f"(need {min_int8_agreement:.0%}); try --reduce-range or --no-quantize"
+                f"(need {min_int8_agreement:.0%}); train longer (an undertrained model has near-tied "
+                "scores that quantisation flips), or ship fp32 with --no-quantize"
             )
         drop = report.fp32_macro_f1 - report.int8_macro_f1
         if drop > max_int8_f1_drop:
