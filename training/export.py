@@ -120,11 +120,41 @@ def optimize_onnx(source: Path, target: Path, config: Any) -> dict[str, int]:
     return {op: int(stats.get(op, 0)) for op in FUSED_OPS}
 
 
-def quantize_int8(source: Path, target: Path, *, per_channel: bool, reduce_range: bool) -> None:
-    """Dynamic int8 (weights int8, activations quantised at run time)."""
+# What dynamic int8 quantises, from most to least. Quantisation noise adds up through the
+# layers; when quantising everything flips too many test predictions, verification tries the
+# next scope (measured on MiniLM-L6: all 98.6% agreement, FFN up-projections kept fp32 99.2%,
+# MatMul only 99.5%, fused Attention only 99.7%).
+INT8_SCOPES: tuple[str, ...] = ("all", "keep-ffn-up-fp32", "matmul-only", "attention-only")
+_FFN_UP_MARKERS = ("/intermediate/", "/ffn/lin1/")  # BERT/MiniLM, DistilBERT node names
+
+
+def _scope_options(source: Path, scope: str) -> dict[str, Any]:
+    import onnx
+
+    if scope == "all":
+        return {}
+    if scope == "keep-ffn-up-fp32":
+        graph = onnx.load(str(source), load_external_data=False).graph
+        names = [
+            node.name for node in graph.node
+            if node.op_type == "MatMul" and any(m in node.name for m in _FFN_UP_MARKERS)
+        ]
+        return {"nodes_to_exclude": names}
+    if scope == "matmul-only":
+        return {"op_types_to_quantize": ["MatMul"]}
+    if scope == "attention-only":
+        return {"op_types_to_quantize": ["Attention"]}
+    raise ValueError(f"unknown int8 scope {scope!r}; expected one of {INT8_SCOPES}")
+
+
+def quantize_int8(
+    source: Path, target: Path, *, per_channel: bool, reduce_range: bool, scope: str = "all"
+) -> None:
+    """Dynamic int8 (weights int8, activations quantised at run time) over `scope`."""
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    options = _scope_options(source, scope)
     with _quiet_root_logger():
         quantize_dynamic(
             str(source),
@@ -133,6 +163,7 @@ def quantize_int8(source: Path, target: Path, *, per_channel: bool, reduce_range
             per_channel=per_channel,
             reduce_range=reduce_range,
             extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+            **options,
         )
 
 
@@ -170,11 +201,15 @@ def int8_settings(per_channel: bool, reduce_range: bool, fallback: bool) -> list
     """(per_channel, reduce_range) to try in order: the configured pair, then the others.
 
     reduce_range (7-bit weights) avoids the int16 saturation of AVX2/AVX-512 kernels
-    without VNNI; per-channel scales are usually more accurate. Which wins depends on the
-    model and the CPU, so verification decides.
+    without VNNI, but costs precision on CPUs with VNNI; per-channel scales are usually
+    more accurate. Which wins depends on the model and the CPU, so verification decides.
     """
     first = (per_channel, reduce_range)
     if not fallback:
         return [first]
-    others = [(per_channel, True), (not per_channel, reduce_range), (not per_channel, True)]
-    return [first, *[pair for pair in dict.fromkeys(others) if pair != first]]
+    others = [
+        (per_channel, not reduce_range),
+        (not per_channel, reduce_range),
+        (not per_channel, not reduce_range),
+    ]
+    return [first, *others]

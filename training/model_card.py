@@ -89,7 +89,8 @@ def render_model_card(
         settings = int8 or {}
         graph = (
             "dynamic int8 (int8 weights, activations quantised at run time; "
-            f"per_channel={settings.get('per_channel')}, reduce_range={settings.get('reduce_range')})"
+            f"scope={settings.get('scope', 'all')}, per_channel={settings.get('per_channel')}, "
+            f"reduce_range={settings.get('reduce_range')})"
         )
     else:
         graph = "fp32"

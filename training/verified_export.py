@@ -1,8 +1,8 @@
 """Export a fine-tuned model and keep only a graph that passed every check.
 
 fp32 parity is checked first (a failure there means the export itself is wrong, so no
-int8 is tried); then int8 settings are tried in order (`int8_settings`) until one agrees
-with fp32 on the test texts. Raises `VerificationError` when nothing is shippable.
+int8 is tried); then int8 settings are tried in order (`int8_settings`), over ever smaller
+quantisation scopes (`INT8_SCOPES`), until one agrees with fp32 on the test texts. Raises `VerificationError` when nothing is shippable.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from training.arguments import TrainingArguments
 from training.batching import BatchEncoder, predict_logits
-from training.export import export_all, int8_settings, quantize_int8
+from training.export import INT8_SCOPES, export_all, int8_settings, quantize_int8
 from training.verification import (
     VerificationError,
     VerificationReport,
@@ -33,7 +33,7 @@ class VerifiedExport:
     shipped: Path
     fp32: Path
     shipped_test_logits: np.ndarray
-    int8: dict[str, bool] | None  # the per_channel/reduce_range that passed, if quantised
+    int8: dict[str, Any] | None  # the scope/per_channel/reduce_range that passed, if quantised
     report: VerificationReport
     fused_ops: dict[str, int]
 
@@ -94,25 +94,35 @@ def export_verified(
 
     failures: list[str] = []
     settings = int8_settings(args.per_channel, args.reduce_range, args.int8_fallback)
-    for attempt, (per_channel, reduce_range) in enumerate(settings):
-        candidate = scratch / f"model_int8_{attempt}.onnx"
-        quantize_int8(exported.fp32, candidate, per_channel=per_channel, reduce_range=reduce_range)
-        logits = onnx_logits(ort_session(candidate, threads), encoder, test_texts, batch)
-        report = verify_export(
-            **checks, fp32_test_logits=fp32_test, int8_test_logits=logits, test_targets=test_targets
-        )
-        name = f"int8 per_channel={per_channel} reduce_range={reduce_range}"
-        log(
-            f"{name}: agreement with fp32 {report.int8_agreement:.4f}, macro-F1 "
-            f"{report.fp32_macro_f1:.4f} -> {report.int8_macro_f1:.4f} "
-            f"({'passed' if report.passed else 'failed'})"
-        )
-        if report.passed:
-            choice = {"per_channel": per_channel, "reduce_range": reduce_range}
-            return VerifiedExport(
-                candidate, exported.fp32, logits, choice, report, exported.fused_ops
+    scopes = INT8_SCOPES if args.int8_fallback else INT8_SCOPES[:1]
+    attempt = 0
+    for scope in scopes:
+        # Every (per_channel, reduce_range) for the full scope; the configured pair and its
+        # reduce_range twin for the narrower ones (the others rarely win and cost time).
+        for per_channel, reduce_range in settings if scope == scopes[0] else settings[:2]:
+            candidate = scratch / f"model_int8_{attempt}.onnx"
+            attempt += 1
+            quantize_int8(
+                exported.fp32, candidate,
+                per_channel=per_channel, reduce_range=reduce_range, scope=scope,
             )
-        failures.extend(f"{name}: {problem}" for problem in report.problems)
+            logits = onnx_logits(ort_session(candidate, threads), encoder, test_texts, batch)
+            report = verify_export(
+                **checks, fp32_test_logits=fp32_test, int8_test_logits=logits,
+                test_targets=test_targets,
+            )
+            name = f"int8 scope={scope} per_channel={per_channel} reduce_range={reduce_range}"
+            log(
+                f"{name}: agreement with fp32 {report.int8_agreement:.4f}, macro-F1 "
+                f"{report.fp32_macro_f1:.4f} -> {report.int8_macro_f1:.4f} "
+                f"({'passed' if report.passed else 'failed'})"
+            )
+            if report.passed:
+                choice = {"scope": scope, "per_channel": per_channel, "reduce_range": reduce_range}
+                return VerifiedExport(
+                    candidate, exported.fp32, logits, choice, report, exported.fused_ops
+                )
+            failures.extend(f"{name}: {problem}" for problem in report.problems)
     raise VerificationError(
         "int8 verification failed for every setting tried, model directory not written "
         "(use --no-quantize to ship fp32):\n  " + "\n  ".join(failures)
