@@ -26,12 +26,12 @@ MEDIAN_TOKENS = 16
 P90_TOKENS = 65
 MIN_TOKENS = 3
 DISCORD_MAX_TOKENS = 500  # ~2,000 characters at ~4 characters per token
+DISCORD_MAX_CHARS = 2000  # a longer text is cut at a word boundary (Discord's limit)
 Z90 = 1.2815515655446004  # standard normal 90th percentile
 
 # Chat-like words, a few technical terms that split into several word pieces, and
 # punctuation. Nothing here may trigger `normalize` rewrites (no URLs, "<", "||", "```").
-WORD_POOL: tuple[str, ...] = tuple(
-    """
+_WORDS = """
     i you we they he she it the a an and or but so if then because when where why how what
     who which is are was were be been being do does did have has had can could will would
     should might must not no yes yeah yep nope ok okay lol lmao haha thanks thank please pls
@@ -60,8 +60,11 @@ WORD_POOL: tuple[str, ...] = tuple(
     screenshot troubleshooting reinstalling uninstalled configuration environment
     variable variables compiler interpreter recompile subprocess multithreading
     unbelievable absolutely ridiculous hilarious congratulations appreciate apologies
-    """.split()
-) + ("?", "!", ",", ".", ":)", ":(", "...", "'s", "-", "#1", "42", "2024", "10", "100")
+"""
+WORD_POOL: tuple[str, ...] = (
+    *_WORDS.split(),
+    *("?", "!", ",", ".", ":)", ":(", "...", "'s", "-", "#1", "42", "2024", "10", "100"),
+)
 PUNCTUATION = frozenset({"?", "!", ",", ".", "...", "'s"})
 
 
@@ -226,12 +229,16 @@ def build_texts(
     return texts
 
 
+def _cap(text: str) -> str:
+    return text if len(text) <= DISCORD_MAX_CHARS else text[:DISCORD_MAX_CHARS].rsplit(" ", 1)[0]
+
+
 def build_workload(
     n: int, tokenizer_path: str | Path, *, seed: int = 6, max_length: int = 128
 ) -> Workload:
     """`n` messages in arrival order (the order is random, so any prefix is a fair sample)."""
     lengths = sample_lengths(n, seed)
-    texts = build_texts(lengths, tokenizer_path, seed)
+    texts = [_cap(t) for t in build_texts(lengths, tokenizer_path, seed)]
     realised = _Counter(tokenizer_path).lengths(texts)
     return Workload(texts, realised, seed, max_length, str(tokenizer_path))
 

@@ -43,16 +43,16 @@ class Settings(BaseSettings):
     # Storage
     database_url: str = "sqlite+aiosqlite:///data/bot.db"
     db_batch_size: int = Field(default=200, ge=1, le=10_000)
-    db_flush_interval_ms: int = Field(default=250, ge=1, le=60_000)
+    db_flush_interval_ms: int = Field(default=20, ge=1, le=60_000)
     db_busy_timeout_ms: int = Field(default=2_000, ge=0, le=600_000)
     default_retention_days: int = Field(default=90, ge=1, le=3650)
 
     # Model and micro-batcher
     model_dir: Path = Path("models/default")
-    max_batch_tokens: int = Field(default=4096, ge=16)
+    max_batch_tokens: int = Field(default=512, ge=16)
     max_wait_ms: float = Field(default=5.0, ge=0)
     max_queue: int = Field(default=10_000, ge=1)
-    model_sessions: int = Field(default=1, ge=1, le=64)
+    model_sessions: int = Field(default=2, ge=1, le=64)
     model_threads: int = Field(default=1, ge=1, le=256)
 
     # Backfill after start-up / reconnect

@@ -70,7 +70,7 @@ class MicroBatcher:
     def __init__(
         self,
         model: Classifier,
-        max_batch_tokens: int = 4096,
+        max_batch_tokens: int = 512,
         max_wait_ms: float = 5,
         max_queue: int = 10_000,
         workers: int | None = None,

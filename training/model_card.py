@@ -112,7 +112,7 @@ Task: {task}. Runs on CPU with ONNX Runtime through the project's `classifier` l
 - **Input:** text normalised with `classifier.preprocess.normalize` (`discord-v1`: mentions,
   URLs, invites, code blocks folded to markers), then tokenized to at most {training.get("max_length")}
   tokens. Do the same before calling the graph directly.
-- **Training:** {training.get("epochs_run")} epoch(s), best epoch {training.get("best_epoch")} (validation macro-F1
+- **Training:** {training.get("epochs_run")} epoch(s), kept: {_kept_weights(training.get("best_epoch"))} (validation macro-F1
   {_fmt_optional(best_f1)}); learning rate {training.get("learning_rate")}, batch {training.get("batch_size")}, seed {training.get("seed")}, class weights {"on" if training.get("class_weights") else "off"}.
   All arguments: `training_args.yaml`.
 
@@ -164,6 +164,13 @@ a basis for automatic punishment.
 {versions_md}
 """
     return "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n" + body
+
+
+def _kept_weights(best_epoch: object) -> str:
+    """`best_epoch` < 0 means the average of the last -best_epoch epochs was kept."""
+    if isinstance(best_epoch, int) and best_epoch < 0:
+        return f"the weight average of the last {-best_epoch} epochs"
+    return f"epoch {best_epoch}"
 
 
 def _fmt_optional(value: Any) -> str:

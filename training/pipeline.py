@@ -252,7 +252,8 @@ def _write_documents(
     history_md = "\n".join(
         ["| epoch | train loss | validation macro-F1 | seconds |", "|---|---|---|---|"]
         + [
-            f"| {h['epoch']} | {h['train_loss']:.4f} | {h['validation_macro_f1']:.4f} | "
+            f"| {_epoch_name(h['epoch'])} | "
+            f"{h['train_loss']:.4f} | {h['validation_macro_f1']:.4f} | "
             f"{h['seconds']:.0f} |"
             for h in history
         ]
@@ -314,6 +315,11 @@ def _write_documents(
     (staging / "README.md").write_text(card, encoding="utf-8")
 
 
+def _epoch_name(epoch: int) -> str:
+    """History rows with a negative epoch are the weight average of the last -epoch epochs."""
+    return str(epoch) if epoch > 0 else f"average of last {-epoch}"
+
+
 def _check_library_matches(
     served: Any, model_path: Path, encoder: BatchEncoder, texts: Sequence[str], threads: int
 ) -> None:
@@ -344,7 +350,7 @@ def _check_library_matches(
 
 def _training_info(result: Any) -> dict[str, Any]:
     return {
-        "epochs_run": len(result.history),
+        "epochs_run": sum(1 for record in result.history if record.get("epoch", 0) > 0),
         "best_epoch": result.best_epoch,
         "best_validation_macro_f1": result.best_validation_macro_f1,
         "history": result.history,

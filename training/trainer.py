@@ -53,6 +53,8 @@ TRAINING_FIELDS = (
     "max_grad_norm",
     "freeze_embeddings",
     "class_weights",
+    "label_smoothing",
+    "average_last_epochs",
     "early_stopping_patience",
     "augment_probability",
     "seed",
@@ -153,6 +155,17 @@ def _atomic_save(obj: Any, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def _update_average(model: Any, average: dict[str, Any] | None, count: int) -> tuple[dict[str, Any], int]:
+    """Fold the model's current floating-point weights into a running mean."""
+    current = {k: v.detach().clone() for k, v in model.state_dict().items() if v.is_floating_point()}
+    if average is None:
+        return current, 1
+    count += 1
+    for key, value in current.items():
+        average[key].mul_((count - 1) / count).add_(value, alpha=1 / count)
+    return average, count
+
+
 def _save_best(model: Any, tokenizer: Any, directory: Path) -> None:
     tmp = directory.with_name(directory.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -202,7 +215,7 @@ def train(
     if dataset.multi_label:
         loss_fn = torch.nn.BCEWithLogitsLoss(pos_weight=weights)
     else:
-        loss_fn = torch.nn.CrossEntropyLoss(weight=weights)
+        loss_fn = torch.nn.CrossEntropyLoss(weight=weights, label_smoothing=args.label_smoothing)
 
     optimizer = _optimizer(model, args)
     total_steps = len(batches) * args.epochs
@@ -210,6 +223,9 @@ def train(
 
     history: list[dict[str, float]] = []
     start_epoch, best_f1, best_epoch, stale = 1, -1.0, 0, 0
+    average: dict[str, Any] | None = None  # running mean of the last epochs' float weights
+    averaged = 0
+    average_from = args.epochs - args.average_last_epochs + 1 if args.average_last_epochs else None
     if state_file.is_file() and best_dir.is_dir():
         state = torch.load(state_file, weights_only=False)
         model.load_state_dict(state["model"])
@@ -223,6 +239,7 @@ def train(
             state["stale"],
         )
         start_epoch = state["epoch"] + 1
+        average, averaged = state.get("average"), state.get("averaged", 0)
         if state.get("finished"):
             start_epoch = args.epochs + 1
         log(
@@ -274,6 +291,8 @@ def train(
             "seconds": time.monotonic() - epoch_started,
         }
         history.append(record)
+        if average_from is not None and epoch >= average_from:
+            average, averaged = _update_average(model, average, averaged)
         improved = f1 > best_f1
         if improved:
             best_f1, best_epoch, stale = f1, epoch, 0
@@ -295,6 +314,8 @@ def train(
                 "best_epoch": best_epoch,
                 "stale": stale,
                 "finished": bool(finished),
+                "average": average,
+                "averaged": averaged,
             },
             state_file,
         )
@@ -308,6 +329,21 @@ def train(
         if finished:
             break
 
+    if average is not None and averaged > 1 and validation_texts and not (best_dir / "averaged").exists():
+        model.load_state_dict(average, strict=False)
+        logits = predict_logits(model, encoder, validation_texts, args.eval_batch_size)
+        f1 = macro_f1_from_logits(logits, validation_targets, dataset.multi_label)
+        keep = f1 >= best_f1
+        log(
+            f"average of the last {averaged} epochs: validation macro-F1 {f1:.4f} "
+            f"({'kept' if keep else f'not kept; epoch {best_epoch} is better'})"
+        )
+        if keep:
+            best_f1, best_epoch = f1, -averaged
+            _save_best(model, tokenizer, best_dir)
+            (best_dir / "averaged").write_text(f"{averaged} {f1}\n")
+            history.append({"epoch": -averaged, "train_loss": math.nan, "validation_macro_f1": f1,
+                            "seconds": 0.0, "averaged": averaged})
     best_model, best_tokenizer = load_finetuned(str(best_dir))
     best_tokenizer.model_max_length = args.max_length
     return TrainResult(

@@ -284,3 +284,36 @@ def test_tiny_subcommand_delegates(capsys: pytest.CaptureFixture[str]) -> None:
         main(["tiny", "--help"])
     assert exit_info.value.code == 0
     assert "--arch" in capsys.readouterr().out
+
+
+def test_weight_average_is_a_running_mean() -> None:
+    import torch
+
+    from training.trainer import _update_average
+
+    model = torch.nn.Linear(2, 1)
+    average, count = None, 0
+    seen = []
+    for value in (1.0, 2.0, 6.0):
+        with torch.no_grad():
+            model.weight.fill_(value)
+        seen.append(value)
+        average, count = _update_average(model, average, count)
+    assert count == 3
+    assert torch.allclose(average["weight"], torch.full((1, 2), sum(seen) / 3))
+
+
+def test_averaging_the_last_epochs_is_evaluated_and_reported(
+    tiny_model_dir: Path, chat_data: Path, tmp_path: Path
+) -> None:
+    from training.data_loading import load_from_arguments
+    from training.trainer import train
+
+    args = tiny_args(base_model=str(tiny_model_dir), data=str(chat_data), epochs=3,
+                     early_stopping_patience=0, average_last_epochs=2)  # fmt: skip
+    messages: list[str] = []
+    result = train(args, load_from_arguments(args), tmp_path / "work", log=messages.append)
+    [line] = [m for m in messages if m.startswith("average of the last 2 epochs")]
+    kept = "(kept)" in line
+    assert kept == (result.best_epoch == -2)
+    assert kept == (result.checkpoint_dir / "averaged").is_file()
