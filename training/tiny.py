@@ -20,16 +20,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from classifier.preprocess import MARKERS, PREPROCESSING, normalize
+from training.arguments import DEFAULT_LABELS
 
-DEFAULT_LABELS: tuple[str, ...] = (
-    "question",
-    "answer",
-    "comment",
-    "bug_report",
-    "suggestion",
-    "spam",
-    "toxic",
-)
 MAX_LENGTH = 128
 SPECIAL_TOKENS = ("[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]")
 ONNX_OPSET = 18

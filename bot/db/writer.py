@@ -13,6 +13,7 @@ so the event loop keeps serving). Callers that need durability await the returne
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -264,14 +265,10 @@ class MessageWriter:
                     for op in group:
                         for row in op.rows or ():
                             latest[row.message_id] = row.as_dict()
-                    values = list(latest.values())
-                    for start in range(0, len(values), 500):
-                        statement = insert(MessageRecord).values(values[start : start + 500])
-                        statement = statement.on_conflict_do_update(
-                            index_elements=[MessageRecord.message_id],
-                            set_={name: statement.excluded[name] for name in _UPDATE_COLUMNS},
-                        )
-                        await connection.execute(statement)
+                    if latest:
+                        # executemany with one cached statement: compiled once per process,
+                        # and the per-row work runs in aiosqlite's thread, not on the event loop.
+                        await connection.execute(_upsert_statement(), list(latest.values()))
                 else:
                     ids = sorted({message_id for op in group for message_id in op.ids or ()})
                     for start in range(0, len(ids), 500):
@@ -280,6 +277,16 @@ class MessageWriter:
                                 MessageRecord.message_id.in_(ids[start : start + 500])
                             )
                         )
+
+
+@functools.cache
+def _upsert_statement() -> Any:
+    """INSERT ... ON CONFLICT(message_id) DO UPDATE: a re-classified message replaces its row."""
+    statement = insert(MessageRecord)
+    return statement.on_conflict_do_update(
+        index_elements=[MessageRecord.message_id],
+        set_={name: statement.excluded[name] for name in _UPDATE_COLUMNS},
+    )
 
 
 def _runs(batch: list[_Op]) -> Iterable[tuple[str, list[_Op]]]:
