@@ -130,6 +130,13 @@ class TrainingArguments:
             "negative/positive ratio per label (multi-label)."
         ),
     )
+    pooling: str = field(
+        default="cls",
+        metadata=_doc(
+            "What the head reads: 'cls' (the first token, the Hugging Face default) or 'mean' "
+            "(masked mean of all tokens; what sentence-transformer bases were trained for)."
+        ),
+    )
     label_smoothing: float = field(
         default=0.0,
         metadata=_doc(
@@ -250,6 +257,8 @@ class TrainingArguments:
                 problems.append(f"{name} must be > 0 (got {getattr(self, name)})")
         if self.learning_rate <= 0:
             problems.append(f"learning_rate must be > 0 (got {self.learning_rate})")
+        if self.pooling not in ("cls", "mean"):
+            problems.append(f"pooling must be 'cls' or 'mean' (got {self.pooling!r})")
         if self.average_last_epochs < 0:
             problems.append(f"average_last_epochs must be >= 0 (got {self.average_last_epochs})")
         for name in ("warmup_ratio", "augment_probability", "precision_target", "label_smoothing"):

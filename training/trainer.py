@@ -54,6 +54,7 @@ TRAINING_FIELDS = (
     "freeze_embeddings",
     "class_weights",
     "label_smoothing",
+    "pooling",
     "average_last_epochs",
     "early_stopping_patience",
     "augment_probability",
@@ -199,7 +200,7 @@ def train(
     seed_everything(args.seed)
     base = resolve_base_model(args.base_model)
     tokenizer = load_tokenizer(base, args.max_length)
-    model = load_classifier_model(base, dataset.labels, dataset.multi_label)
+    model = load_classifier_model(base, dataset.labels, dataset.multi_label, args.pooling)
     if args.freeze_embeddings:
         model.get_input_embeddings().weight.requires_grad_(False)
     encoder = BatchEncoder(tokenizer, args.max_length)

@@ -70,3 +70,33 @@ def test_minilm_loads_into_a_sequence_classifier_with_eager_attention() -> None:
     assert model.config.num_labels == 3 and model.config.id2label[2] == "c"
     assert model.config._attn_implementation == "eager"
     assert tokenizer.is_fast and tokenizer.model_max_length == 64
+
+
+@pytest.mark.parametrize("fixture", ["tiny_model_dir", "tiny_bert_base"])
+def test_mean_pooling_ignores_padding_and_survives_a_reload(
+    fixture: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    import torch
+
+    from training.base_models import resolve_base_model
+    from training.modeling import load_classifier_model, load_finetuned, load_tokenizer
+
+    base = resolve_base_model(str(request.getfixturevalue(fixture)))
+    tokenizer = load_tokenizer(base, 32)
+    model = load_classifier_model(base, ["a", "b", "c"], multi_label=False, pooling="mean").eval()
+    texts = ["short one", "a much longer message with many more words in it than the first"]
+    with torch.no_grad():
+        alone = model(**tokenizer([texts[0]], return_tensors="pt")).logits
+        padded = model(**tokenizer(texts, padding=True, return_tensors="pt")).logits[:1]
+        cls_model = load_classifier_model(base, ["a", "b", "c"], multi_label=False).eval()
+        cls_logits = cls_model(**tokenizer([texts[0]], return_tensors="pt")).logits
+    assert torch.allclose(alone, padded, atol=1e-5)  # masked mean: padding changes nothing
+    assert not torch.allclose(alone, cls_logits, atol=1e-4)  # and it is not the [CLS] head
+
+    model.save_pretrained(tmp_path, safe_serialization=True)
+    tokenizer.save_pretrained(tmp_path)
+    reloaded, _ = load_finetuned(str(tmp_path))
+    with torch.no_grad():
+        again = reloaded(**tokenizer([texts[0]], return_tensors="pt")).logits
+    assert reloaded.config.chatlabel_pooling == "mean"
+    assert torch.allclose(alone, again, atol=1e-5)
