@@ -279,13 +279,20 @@ def _schema_problems(rec: dict, fields: Sequence[str]) -> list[str]:
 # ---------------------------------------------------------------- merge
 
 
-def assign_splits(records: list[dict], seed: int = SPLIT_SEED) -> None:
+def assign_splits(
+    records: list[dict], seed: int = SPLIT_SEED, previous: dict[str, str] | None = None
+) -> None:
     """Give every record a `split`, in place: ~15% test per label, near-dup groups kept together.
 
     Groups come from union-find over pairs at SPLIT_GROUP_THRESHOLD. Each group is owned by
     the label of its smallest id; per label, groups sorted by that id are shuffled with a
     label-specific seed and taken into test while they fit under the label's target.
+
+    `previous` (id -> split of the last merged file) keeps the fixed test split fixed when
+    messages are added: a group with any already-split member keeps that split ("test" wins,
+    so nothing that was tested on can leak into train); only all-new groups are drawn.
     """
+    previous = previous or {}
     uf = _UnionFind(len(records))
     for i, j, _ in near_duplicate_pairs([r["text"] for r in records], SPLIT_GROUP_THRESHOLD):
         uf.union(i, j)
@@ -298,6 +305,19 @@ def assign_splits(records: list[dict], seed: int = SPLIT_SEED) -> None:
         by_label[records[owner]["label"]].append((records[owner]["id"], members))
     label_totals = Counter(r["label"] for r in records)
     test_counts: Counter[str] = Counter()
+    for label in list(by_label):
+        fresh = []
+        for owner_id, members in by_label[label]:
+            known = {previous[records[k]["id"]] for k in members if records[k]["id"] in previous}
+            if not known:
+                fresh.append((owner_id, members))
+                continue
+            split = "test" if "test" in known else "train"
+            for k in members:
+                records[k]["split"] = split
+            if split == "test":
+                test_counts.update(records[k]["label"] for k in members)
+        by_label[label] = fresh
     for label in sorted(by_label):
         total = label_totals[label]
         target = max(1, round(TEST_FRACTION * total)) if total >= 2 else 0
@@ -355,7 +375,12 @@ def merge_parts(parts_dir: Path, out_path: Path) -> tuple[list[dict], list[str],
     if problems:
         return [], problems, notes
     records = sorted(kept.values(), key=lambda r: r["id"])
-    assign_splits(records)
+    previous: dict[str, str] = {}
+    if out_path.is_file():  # keep the fixed split of messages already merged
+        for rec in read_jsonl(out_path).records:
+            if isinstance(rec.get("id"), str) and rec.get("split") in SPLITS:
+                previous[rec["id"]] = rec["split"]
+    assign_splits(records, previous=previous)
     records.sort(key=lambda r: (r["label"], r["id"]))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with out_path.open("w", encoding="utf-8") as fh:

@@ -225,6 +225,23 @@ def test_merge_dedups_assigns_ids_splits_and_sorts(tmp_path):
     assert vd.check_records(written, SMALL) == []
 
 
+def test_adding_messages_keeps_the_fixed_split_of_the_old_ones(tmp_path):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for k, label in enumerate(vd.LABELS):
+        _write(parts / f"{label}.jsonl", _part_rows(label, 40, seed=k))
+    out = tmp_path / "messages.jsonl"
+    vd.merge_parts(parts, out)
+    before = {r["id"]: r["split"] for r in map(json.loads, out.read_text().splitlines())}
+    _write(parts / "comment-more.jsonl", _part_rows("comment", 40, seed=99))
+    records, problems, _ = vd.merge_parts(parts, out)
+    assert problems == [] and len(records) == 8 * 40
+    after = {r["id"]: r["split"] for r in records}
+    assert all(after[i] == split for i, split in before.items())  # nothing old moved
+    new_tests = sum(1 for i, split in after.items() if i not in before and split == "test")
+    assert new_tests == 6  # round(0.15 * 80) = 12 comment tests, 6 of them already there
+
+
 def test_merge_refuses_malformed_parts(tmp_path):
     parts = tmp_path / "parts"
     parts.mkdir()
