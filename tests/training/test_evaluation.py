@@ -170,3 +170,24 @@ def test_int8_settings_try_the_configured_pair_first() -> None:
     tried = int8_settings(True, False, fallback=True)
     assert tried[0] == (True, False) and len(tried) == len(set(tried)) == 4
     assert int8_settings(False, True, fallback=True)[0] == (False, True)
+
+
+def test_int8_scopes_quantise_what_they_say(tiny_bert_base: Path, tmp_path: Path) -> None:
+    from training.base_models import resolve_base_model
+    from training.export import INT8_SCOPES, export_all, op_counts, quantize_int8
+    from training.modeling import load_classifier_model, load_tokenizer
+
+    base = resolve_base_model(str(tiny_bert_base))
+    model = load_classifier_model(base, ["a", "b"], multi_label=False).eval()
+    exported = export_all(model, load_tokenizer(base, 32), tmp_path, opset=17, log=lambda _: None)
+    ops = {}
+    for scope in INT8_SCOPES:
+        target = tmp_path / f"{scope}.onnx"
+        quantize_int8(exported.fp32, target, per_channel=True, reduce_range=False, scope=scope)
+        ops[scope] = op_counts(target)
+    assert ops["all"]["QAttention"] == 2 and ops["all"]["MatMul"] == 0
+    assert ops["matmul-only"]["QAttention"] == 0 and ops["matmul-only"]["Attention"] == 2
+    assert ops["attention-only"]["QAttention"] == 2
+    assert not {"MatMulInteger", "DynamicQuantizeMatMul"} & set(ops["attention-only"])
+    # Only the two FFN up-projections (one per layer) stay fp32.
+    assert ops["keep-ffn-up-fp32"]["MatMul"] == 2 and ops["keep-ffn-up-fp32"]["QAttention"] == 2
