@@ -167,6 +167,13 @@ class TrainingArguments:
         ),
     )
     seed: int = field(default=13, metadata=_doc("Seed for splits, shuffling, init and noise."))
+    split_seed: int | None = field(
+        default=None,
+        metadata=_doc(
+            "Seed for the validation (and random test) split; unset = `seed`. Fix it to "
+            "compare training seeds on one validation set."
+        ),
+    )
     threads: int = field(
         default=0,
         metadata=_doc("torch/ONNX Runtime threads (0 = all CPU cores this process may use)."),
@@ -321,7 +328,9 @@ def coerce_value(name: str, value: Any) -> Any:
         raise ConfigError(f"unknown training argument {name!r}; known: {', '.join(FIELD_NAMES)}")
     kind = field_type(name)
     origin = typing.get_origin(kind)
-    if origin in (typing.Union, types.UnionType):  # Optional[...] is not used today
+    if origin in (typing.Union, types.UnionType):  # Optional[X]: None/"none"/"" unset it
+        if value is None or (isinstance(value, str) and value.strip().lower() in {"", "none", "null"}):
+            return None
         kind = next(a for a in typing.get_args(kind) if a is not type(None))
         origin = typing.get_origin(kind)
     try:

@@ -508,6 +508,6 @@ def load_from_arguments(args: Any, labels: Sequence[str] | None = None) -> Datas
         strict=args.strict_labels,
         validation_fraction=args.validation_fraction,
         test_fraction=args.test_fraction,
-        seed=args.seed,
+        seed=args.seed if args.split_seed is None else args.split_seed,
         max_rows=args.max_rows,
     )

@@ -59,6 +59,7 @@ TRAINING_FIELDS = (
     "early_stopping_patience",
     "augment_probability",
     "seed",
+    "split_seed",
 )
 
 

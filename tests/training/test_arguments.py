@@ -123,3 +123,11 @@ def test_saved_arguments_load_back(tmp_path: Path) -> None:
     args.save(tmp_path / "args.yaml")
     assert build_arguments(tmp_path / "args.yaml") == args
     assert "epochs" in args.describe() and "multi_label" in args.describe()
+
+
+def test_optional_fields_accept_unset_values() -> None:
+    assert parse_set_overrides(["split_seed=7"]) == {"split_seed": 7}
+    assert parse_set_overrides(["split_seed=none"]) == {"split_seed": None}
+    assert TrainingArguments().split_seed is None
+    with pytest.raises(ConfigError, match="split_seed"):
+        parse_set_overrides(["split_seed=seven"])

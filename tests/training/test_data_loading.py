@@ -209,3 +209,16 @@ def test_stratified_split_keeps_small_groups_on_both_sides() -> None:
     kept, held = stratified_split(examples, 0.1, seed=0)
     assert Counter(ex.labels[0] for ex in held) == Counter({"a": 3, "b": 1})
     assert len(kept) + len(held) == len(examples)
+
+
+def test_split_seed_fixes_validation_across_training_seeds(chat_data: Path) -> None:
+    from training.arguments import TrainingArguments
+    from training.data_loading import load_from_arguments
+
+    def validation_texts(**overrides: object) -> set[str]:
+        args = TrainingArguments(data=str(chat_data), labels=list(LABELS), **overrides)
+        return {ex.text for ex in load_from_arguments(args).validation}
+
+    assert validation_texts(seed=1, split_seed=5) == validation_texts(seed=2, split_seed=5)
+    assert validation_texts(seed=1) != validation_texts(seed=2)  # unset: follows `seed`
+    assert validation_texts(seed=5) == validation_texts(seed=9, split_seed=5)
