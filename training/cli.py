@@ -119,6 +119,13 @@ def make_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--strict", action="store_true", help="fail on labels the model lacks")
     evaluate.add_argument("--threads", type=int, default=1)
     evaluate.add_argument(
+        "--by",
+        type=lambda text: [c.strip() for c in text.split(",") if c.strip()],
+        default=[],
+        metavar="COLUMN[,COLUMN]",
+        help="also break accuracy and macro-F1 down by these columns (e.g. lang,server)",
+    )
+    evaluate.add_argument(
         "--examples", type=int, default=3, help="example texts per confusion in the report"
     )
 
@@ -183,5 +190,6 @@ def _run(ns: argparse.Namespace) -> int:
             strict=ns.strict,
             threads=ns.threads,
             examples=ns.examples,
+            by=ns.by,
         )
     return 0

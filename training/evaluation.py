@@ -8,6 +8,7 @@ directory through the `classifier` library.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -265,6 +266,55 @@ def _thresholded(probs: np.ndarray, y_true: np.ndarray, thresholds: np.ndarray) 
 def public_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The JSON-serialisable part (drops plotting curves)."""
     return {key: value for key, value in metrics.items() if not key.startswith("_")}
+
+
+def group_scores(
+    probs: np.ndarray,
+    targets: np.ndarray,
+    groups: Sequence[object],
+    multi_label: bool,
+    thresholds: np.ndarray | None = None,
+) -> dict[str, dict[str, float]]:
+    """Accuracy and macro-F1 per value of a column (language, server, ...), largest first.
+
+    One headline number hides where a model is weak: a model can be right on 94% of English
+    messages and 77% of the rest.
+    """
+    from sklearn.metrics import f1_score
+
+    values = np.asarray(["(missing)" if g is None else str(g) for g in groups], dtype=object)
+    targets = np.asarray(targets)
+    predicted = decide(probs, multi_label, thresholds)
+    scores: dict[str, dict[str, float]] = {}
+    for value, count in Counter(values.tolist()).most_common():
+        mask = values == value
+        y_pred = predicted[mask]
+        if multi_label:
+            y_true = (targets[mask] > 0.5).astype(np.int64)
+            accuracy = float((y_true == y_pred).all(axis=1).mean())
+            present = (y_true.sum(axis=0) + y_pred.sum(axis=0)) > 0
+            macro = (
+                float(f1_score(y_true[:, present], y_pred[:, present], average="macro", zero_division=0))
+                if present.any()
+                else 0.0
+            )
+        else:
+            y_true = targets[mask].astype(np.int64)
+            accuracy = float((y_true == y_pred).mean())
+            macro = float(f1_score(y_true, y_pred, average="macro", zero_division=0))
+        scores[value] = {"n": int(count), "accuracy": accuracy, "macro_f1": macro}
+    return scores
+
+
+def group_table(column: str, scores: dict[str, dict[str, float]]) -> str:
+    """``group_scores`` as a plain-text table."""
+    width = max(len(column), *(len(value) for value in scores))
+    lines = [f"{column:<{width}}  {'n':>5}  accuracy  macro-F1"]
+    for value, row in scores.items():
+        lines.append(
+            f"{value:<{width}}  {row['n']:>5}  {row['accuracy']:>8.4f}  {row['macro_f1']:>8.4f}"
+        )
+    return "\n".join(lines)
 
 
 def summary_table(metrics: dict[str, Any]) -> str:

@@ -23,8 +23,20 @@ import numpy as np
 from training.arguments import TrainingArguments
 from training.base_models import resolve_base_model
 from training.batching import BatchEncoder, label_matrix
-from training.data_loading import Dataset, Example, load_dataset, load_from_arguments
-from training.evaluation import evaluate_predictions, public_metrics, summary_table
+from training.data_loading import (
+    Dataset,
+    Example,
+    load_dataset,
+    load_from_arguments,
+    read_records,
+)
+from training.evaluation import (
+    evaluate_predictions,
+    group_scores,
+    group_table,
+    public_metrics,
+    summary_table,
+)
 from training.model_card import package_versions, render_model_card
 from training.model_dir import (
     default_version,
@@ -426,6 +438,11 @@ def export_checkpoint(
     return package_model(args, dataset, model, tokenizer, info, Path(args.output_dir), log)
 
 
+def _threshold_array(model: Any) -> np.ndarray:
+    """The model's per-label decision thresholds in label order (0.5 where unset)."""
+    return np.array([(model.thresholds or {}).get(label, 0.5) for label in model.labels])
+
+
 def evaluate_directory(
     model_dir: Path,
     data: Path,
@@ -437,9 +454,13 @@ def evaluate_directory(
     strict: bool = False,
     threads: int = 1,
     examples: int = 3,
+    by: Sequence[str] = (),
     log: Log = _print,
 ) -> dict[str, Any]:
-    """Score any model directory through `classifier` on a labelled file."""
+    """Score any model directory through `classifier` on a labelled file.
+
+    ``by`` names columns (e.g. ``lang``) to break accuracy and macro-F1 down by.
+    """
     from classifier import Classifier
 
     model = Classifier.load(model_dir, threads=threads, sessions=1)
@@ -460,6 +481,17 @@ def evaluate_directory(
         probs, targets, model.labels, model.multi_label, thresholds=model.thresholds
     )
     log(f"\n{model.version} on {data}{f' ({split})' if split else ''}:\n" + summary_table(metrics))
+    if by:
+        records = dict(read_records(data))
+        metrics["groups"] = {}
+        for column in by:
+            values = [records[ex.row].get(column) for ex in dataset.test]
+            scores = group_scores(
+                probs, targets, values, model.multi_label,
+                thresholds=_threshold_array(model) if model.multi_label else None,
+            )  # fmt: skip
+            metrics["groups"][column] = scores
+            log("\n" + group_table(column, scores))
     if out is not None:
         report = write_report(
             out,

@@ -191,3 +191,24 @@ def test_int8_scopes_quantise_what_they_say(tiny_bert_base: Path, tmp_path: Path
     assert not {"MatMulInteger", "DynamicQuantizeMatMul"} & set(ops["attention-only"])
     # Only the two FFN up-projections (one per layer) stay fp32.
     assert ops["keep-ffn-up-fp32"]["MatMul"] == 2 and ops["keep-ffn-up-fp32"]["QAttention"] == 2
+
+
+def test_group_scores_break_results_down_by_a_column() -> None:
+    from training.evaluation import group_scores, group_table
+
+    probs = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7], [0.8, 0.2]])
+    targets = np.array([0, 1, 1, 1, 0])  # third is wrong
+    scores = group_scores(probs, targets, ["en", "en", "de", "de", None], multi_label=False)
+    assert list(scores) == ["en", "de", "(missing)"]  # largest group first
+    assert scores["en"] == {"n": 2, "accuracy": 1.0, "macro_f1": 1.0}
+    assert scores["de"]["accuracy"] == 0.5
+    assert scores["de"]["macro_f1"] == pytest.approx(1 / 3)  # labels 0 (P=0) and 1 (F1 2/3)
+    assert scores["(missing)"]["n"] == 1
+    table = group_table("lang", scores)
+    assert table.splitlines()[0].startswith("lang") and "0.5000" in table
+
+    multi = group_scores(
+        np.array([[0.9, 0.6], [0.1, 0.2]]), np.array([[1, 0], [0, 0]]), ["a", "a"],
+        multi_label=True, thresholds=np.array([0.5, 0.7]),
+    )  # fmt: skip
+    assert multi["a"]["accuracy"] == 1.0  # 0.6 < its 0.7 threshold, so label 1 is not predicted

@@ -317,3 +317,33 @@ def test_averaging_the_last_epochs_is_evaluated_and_reported(
     kept = "(kept)" in line
     assert kept == (result.best_epoch == -2)
     assert kept == (result.checkpoint_dir / "averaged").is_file()
+
+
+def test_evaluate_breaks_down_by_a_column(
+    model_dir: Path, chat_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from classifier import Classifier
+
+    rows = [json.loads(line) for line in chat_data.read_text().splitlines()]
+    rows = [row for row in rows if row["split"] == "test"]
+    for i, row in enumerate(rows):
+        if i % 3:
+            row["lang"] = "en" if i % 3 == 1 else "de"
+    data = tmp_path / "with_lang.jsonl"
+    data.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    out = tmp_path / "eval"
+    rc = main(["evaluate", "--model", str(model_dir), "--data", str(data),
+               "--by", "lang", "--out", str(out)])  # fmt: skip
+    assert rc == 0
+    assert "lang" in capsys.readouterr().out
+    groups = json.loads((out / "metrics.json").read_text())["test"]["groups"]["lang"]
+    assert {k: v["n"] for k, v in groups.items()} == {
+        "(missing)": len(rows[::3]), "en": len(rows[1::3]), "de": len(rows[2::3])
+    }
+    served = Classifier.load(model_dir, threads=1, sessions=1)
+    german = rows[2::3]
+    right = sum(
+        p.label == row["label"]
+        for p, row in zip(served.predict([r["text"] for r in german]), german, strict=True)
+    )
+    assert groups["de"]["accuracy"] == pytest.approx(right / len(german))
