@@ -20,7 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import MessageRecord, PrivacyOptOut
-from bot.db.writer import MessageRow, MessageWriter
+from bot.db.writer import MessageMeta, MessageRow, MessageWriter
 from bot.guild_config import GuildConfigCache
 
 if TYPE_CHECKING:
@@ -35,30 +35,15 @@ CLASSIFIABLE_TYPES = frozenset({discord.MessageType.default, discord.MessageType
 
 
 @dataclass(frozen=True, slots=True)
-class MessageFacts:
+class MessageFacts(MessageMeta):
     """What the pipeline needs about one message. `text` is transient: never stored."""
 
-    message_id: int
-    guild_id: int
-    channel_id: int
-    parent_id: int | None
-    author_id: int
-    reply_to_id: int | None
-    created_at: datetime
-    edited_at: datetime | None
     text: str
     attachment_only: bool
 
     def to_row(self, prediction: Prediction | None, classified_at: datetime) -> MessageRow:
         return MessageRow(
-            message_id=self.message_id,
-            guild_id=self.guild_id,
-            channel_id=self.channel_id,
-            parent_id=self.parent_id,
-            author_id=self.author_id,
-            reply_to_id=self.reply_to_id,
-            created_at=self.created_at,
-            edited_at=self.edited_at,
+            **self.meta(),
             label=prediction.label if prediction else None,
             confidence=float(prediction.confidence) if prediction else None,
             scores={k: float(v) for k, v in prediction.scores.items()} if prediction else None,

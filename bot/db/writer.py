@@ -32,8 +32,8 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class MessageRow:
-    """Exactly the columns of `messages` (no text: there is nowhere to put it)."""
+class MessageMeta:
+    """Where and when a message was written: the ids and times every stored message keeps."""
 
     message_id: int
     guild_id: int
@@ -43,6 +43,16 @@ class MessageRow:
     reply_to_id: int | None
     created_at: datetime
     edited_at: datetime | None
+
+    def meta(self) -> dict[str, Any]:
+        """Just the `MessageMeta` fields, to build another record about the same message."""
+        return {f.name: getattr(self, f.name) for f in fields(MessageMeta)}
+
+
+@dataclass(frozen=True, slots=True)
+class MessageRow(MessageMeta):
+    """Exactly the columns of `messages` (no text: there is nowhere to put it)."""
+
     label: str | None
     confidence: float | None
     scores: dict[str, float] | None
