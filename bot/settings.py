@@ -58,6 +58,7 @@ class Settings(BaseSettings):
     # Backfill after start-up / reconnect
     backfill_per_channel: int = Field(default=500, ge=0, le=100_000)
     backfill_concurrency: int = Field(default=2, ge=1, le=16)
+    backfill_archived_threads: int = Field(default=50, ge=0, le=10_000)
 
     # Observability
     log_level: str = "INFO"

@@ -1,6 +1,8 @@
 """Backfill: after start-up and after every reconnect, classify what was missed meanwhile.
 
-For each readable text channel, active thread and forum post: fetch history after the last
+For each readable text channel, active thread and forum post, and each thread archived since
+the bot last saw the guild (posting unarchives a thread, so older archives hold nothing new;
+at most BACKFILL_ARCHIVED_THREADS per channel, newest first): fetch history after the last
 stored message id (or from the start of the guild's retention window when nothing is stored),
 at most BACKFILL_PER_CHANNEL messages, oldest first; skip ids already stored; classify the
 rest in bulk through the micro-batcher; write them idempotently. Channels are processed with
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
@@ -39,8 +41,8 @@ def readable_channels(guild: discord.Guild) -> list[Backfillable]:
     candidates: list[Backfillable] = [*guild.text_channels, *guild.threads]
     out = []
     for channel in candidates:
-        if me is None:
-            continue
+        if me is None or (isinstance(channel, discord.Thread) and channel.archived):
+            continue  # archived threads: `recently_archived_threads` decides
         permissions = channel.permissions_for(me)
         if permissions.view_channel and permissions.read_message_history:
             out.append(channel)
@@ -116,12 +118,57 @@ class Backfill(commands.Cog):
                     return 0
 
         for guild in list(self.bot.guilds):
-            counts = await asyncio.gather(*(one(channel) for channel in readable_channels(guild)))
+            channels = readable_channels(guild)
+            try:
+                channels += await self.recently_archived_threads(guild, {c.id for c in channels})
+            except discord.HTTPException as exc:
+                log.warning("backfill: cannot list archived threads in %s: %s", guild.id, exc)
+            counts = await asyncio.gather(*(one(channel) for channel in channels))
             total += sum(counts)
         self.runs += 1
         self.last_count = total
         log.info("backfill (%s): classified %d missed message(s)", reason, total)
         return total
+
+    async def last_seen(self, guild_id: int) -> datetime | None:
+        """When the newest stored message of the guild was written: the bot saw it up to here."""
+        async with self.bot.sessionmaker() as session:
+            newest = await session.scalar(
+                select(func.max(MessageRecord.message_id)).where(MessageRecord.guild_id == guild_id)
+            )
+        return None if newest is None else discord.utils.snowflake_time(newest)
+
+    async def recently_archived_threads(
+        self, guild: discord.Guild, known: set[int]
+    ) -> list[discord.Thread]:
+        """Threads archived after the bot last saw the guild (within the retention window)."""
+        cap = self.bot.settings.backfill_archived_threads
+        me = guild.me
+        if cap <= 0 or me is None:
+            return []
+        config = await self.bot.guild_configs.get(guild.id)
+        since = discord.utils.utcnow() - timedelta(days=config.retention_days)
+        seen = await self.last_seen(guild.id)
+        if seen is not None and seen > since:
+            since = seen
+        found: list[discord.Thread] = []
+        for parent in [*guild.text_channels, *guild.forums]:
+            permissions = parent.permissions_for(me)
+            if not (permissions.view_channel and permissions.read_message_history):
+                continue
+            listings = [parent.archived_threads(limit=cap)]
+            if permissions.manage_threads and isinstance(parent, discord.TextChannel):
+                # private archived threads need Manage Threads (forums have none)
+                listings.append(parent.archived_threads(limit=cap, private=True))
+            for listing in listings:
+                async for thread in listing:
+                    stamp = thread.archive_timestamp
+                    if stamp is not None and stamp < since:
+                        continue  # archived before the bot last saw the guild
+                    if thread.id not in known:
+                        known.add(thread.id)
+                        found.append(thread)
+        return found
 
     async def watermark(self, channel_id: int) -> int | None:
         """Highest stored message id in the channel, ignoring rows stored live this session."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import discord
+from simcord.builders import ChannelHandle
 
 
 async def test_restart_backfills_missed_messages_once(sim):
@@ -73,3 +74,44 @@ async def test_ignored_channels_and_opted_out_users_are_not_backfilled(sim):
     kept = sim.seed_history(sim.bob, sim.general, "normal")
     await sim.restart()
     assert [r.message_id for r in await sim.rows()] == [kept]
+
+
+def _archived_thread(sim, parent, name: str, archived_ago: timedelta):
+    """A thread archived while the bot was down (no gateway events), `archived_ago` back."""
+    thread = sim.env.backend.create_thread(parent.id, name, sim.alice.id, broadcast=False)
+    thread.thread_metadata.archived = True
+    thread.thread_metadata.archive_timestamp = (sim.env.now() - archived_ago).isoformat()
+    return ChannelHandle(sim.env, sim.guild, thread)
+
+
+async def test_threads_archived_while_away_are_backfilled(sim):
+    live = await sim.send(sim.alice, sim.general, "posted while the bot was up")
+    await sim.env.advance_time(3600)  # the bot was last up an hour ago
+    # Down: a thread and a forum post get replies and are archived before the bot is back.
+    thread = _archived_thread(sim, sim.general, "quick-question", timedelta(minutes=5))
+    post = _archived_thread(sim, sim.forum, "solved: pip hangs", timedelta(minutes=1))
+    missed = [
+        sim.seed_history(sim.bob, thread, "which python do you have?"),
+        sim.seed_history(sim.alice, post, "pinning the version fixed it"),
+    ]
+    # Archived long before the bot last saw the guild: nothing in it can be new.
+    stale = _archived_thread(sim, sim.general, "old-news", timedelta(days=3))
+    old = sim.seed_history(sim.bob, stale, "from last week", age=timedelta(days=4))
+
+    await sim.restart()
+    stored = {row.message_id: row for row in await sim.rows()}
+    assert set(stored) == {live.id, *missed}
+    assert old not in stored
+    assert stored[missed[0]].parent_id == sim.general.id
+    assert stored[missed[1]].parent_id == sim.forum.id
+
+
+async def test_archived_threads_can_be_left_out(sim):
+    await sim.send(sim.alice, sim.general, "posted while the bot was up")
+    await sim.env.advance_time(3600)
+    thread = _archived_thread(sim, sim.general, "quick-question", timedelta(minutes=5))
+    missed = sim.seed_history(sim.bob, thread, "which python do you have?")
+    await sim.restart(backfill_archived_threads=0)
+    assert await sim.row(missed) is None
+    await sim.restart(backfill_archived_threads=50)
+    assert await sim.row(missed) is not None
