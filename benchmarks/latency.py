@@ -153,6 +153,33 @@ def ort_fp32_predictor(job: dict[str, Any], split: _Split) -> Callable[[str], An
     return predict
 
 
+def _half_load_schedule(
+    rate: float, latency_texts: Sequence[str], job: dict[str, Any], show: bool
+) -> tuple[Any, list[str], Progress]:
+    """Poisson arrivals at half the measured max rate, the texts they carry, a progress bar."""
+    arrivals = poisson_arrivals(0.5 * rate, job["latency_s"], job["seed"], job["max_latency_messages"])
+    sample = cycle(list(latency_texts), len(arrivals))
+    return arrivals, sample, Progress(len(arrivals), f"{job['label']}: latency @50%", enabled=show)
+
+
+def _half_load_result(
+    rate: float,
+    arrivals: Sequence[float],
+    latency_texts: Sequence[str],
+    job: dict[str, Any],
+    latencies: list[float],
+    **extra: Any,
+) -> dict[str, Any]:
+    """The latency section of a report: the schedule, any extras, then the percentiles."""
+    return {
+        "arrival_rate": round(0.5 * rate, 2),
+        "seconds": job["latency_s"],
+        "repeated_texts": max(0, len(arrivals) - len(latency_texts)),
+        **extra,
+        **latency_summary(latencies),
+    }
+
+
 def run_batch1(
     predict: Callable[[str], Any],
     split: _Split,
@@ -185,9 +212,7 @@ def run_batch1(
         "model_share": round(split.model_s / elapsed, 3),
     }
     # Latency at 50% load: one worker serves Poisson arrivals in order.
-    arrivals = poisson_arrivals(0.5 * rate, job["latency_s"], job["seed"], job["max_latency_messages"])
-    sample = cycle(list(latency_texts), len(arrivals))
-    bar = Progress(len(arrivals), f"{job['label']}: latency @50%", enabled=show)
+    arrivals, sample, bar = _half_load_schedule(rate, latency_texts, job, show)
     latencies: list[float] = []
     base = time.perf_counter()
     for arrival, text in zip(arrivals, sample, strict=True):
@@ -200,12 +225,7 @@ def run_batch1(
     bar.close()
     return {
         "throughput": throughput,
-        "latency": {
-            "arrival_rate": round(0.5 * rate, 2),
-            "seconds": job["latency_s"],
-            "repeated_texts": max(0, len(arrivals) - len(latency_texts)),
-            **latency_summary(latencies),
-        },
+        "latency": _half_load_result(rate, arrivals, latency_texts, job, latencies),
     }
 
 
@@ -359,9 +379,7 @@ async def run_project(
         },
     }
 
-    arrivals = poisson_arrivals(0.5 * rate, job["latency_s"], job["seed"], job["max_latency_messages"])
-    sample = cycle(list(latency_texts), len(arrivals))
-    bar = Progress(len(arrivals), f"{job['label']}: latency @50%", enabled=show)
+    arrivals, sample, bar = _half_load_schedule(rate, latency_texts, job, show)
     latencies: list[float] = []
     stats0 = _stats(batcher)
     base = time.perf_counter()
@@ -383,13 +401,14 @@ async def run_project(
     await batcher.close()
     return {
         "throughput": throughput,
-        "latency": {
-            "arrival_rate": round(0.5 * rate, 2),
-            "seconds": job["latency_s"],
-            "repeated_texts": max(0, len(arrivals) - len(latency_texts)),
-            "mean_batch_messages": round(stats["items"] / max(1, stats["batches"]), 2),
-            **latency_summary(latencies),
-        },
+        "latency": _half_load_result(
+            rate,
+            arrivals,
+            latency_texts,
+            job,
+            latencies,
+            mean_batch_messages=round(stats["items"] / max(1, stats["batches"]), 2),
+        ),
         "layout": {
             "sessions": model.sessions,
             "threads": model.threads,

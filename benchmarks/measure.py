@@ -46,26 +46,29 @@ def latency_summary(seconds: Sequence[float]) -> dict[str, float | int | None]:
     }
 
 
-def peak_rss_mb() -> float:
-    """Peak resident set size of this process (VmHWM, else ru_maxrss), in MiB."""
+def _proc_status_mb(field: str) -> float | None:
+    """A memory line of /proc/self/status (e.g. ``VmHWM``) in MiB, or None off Linux."""
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return round(int(line.split()[1]) / 1024, 1)
     except OSError:
         pass
+    return None
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process (VmHWM, else ru_maxrss), in MiB."""
+    peak = _proc_status_mb("VmHWM")
+    if peak is not None:
+        return peak
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return round(maxrss / (1024 * 1024 if sys.platform == "darwin" else 1024), 1)
 
 
 def current_rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return peak_rss_mb()
+    current = _proc_status_mb("VmRSS")
+    return peak_rss_mb() if current is None else current
 
 
 def cpu_seconds() -> float:

@@ -25,25 +25,11 @@ from typing import Any
 import numpy as np
 
 
-def _runs(lengths: Sequence[int], budget: int) -> list[list[int]]:
-    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
-    runs: list[list[int]] = []
-    current: list[int] = []
-    for i in order:
-        if current and lengths[i] * (len(current) + 1) > budget:
-            runs.append(current)
-            current = []
-        current.append(i)
-    if current:
-        runs.append(current)
-    return runs
-
-
 def op_profile(model_dir: Path, texts: Sequence[str], *, budget: int, threads: int) -> dict[str, Any]:
     """Share of kernel time per op type over the workload (one session, `threads` threads)."""
     import onnxruntime as ort
 
-    from classifier.model import session_options
+    from classifier.model import plan_runs, session_options
     from classifier.model_dir import open_tokenizer, pad_id, read_model_dir
     from classifier.preprocess import normalize
 
@@ -58,7 +44,7 @@ def op_profile(model_dir: Path, texts: Sequence[str], *, budget: int, threads: i
         options.profile_file_prefix = os.path.join(tmp, "ort")
         session = ort.InferenceSession(str(spec.onnx_path), options, providers=["CPUExecutionProvider"])
         names = {i.name for i in session.get_inputs()}
-        runs = _runs(lengths, max(budget, spec.max_length))
+        runs = plan_runs(lengths, max(budget, spec.max_length))
         started = time.perf_counter()
         for rows in runs:
             width = max(lengths[i] for i in rows)

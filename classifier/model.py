@@ -71,6 +71,27 @@ class _Slot:
     tokenizer: Tokenizer
 
 
+
+def plan_runs(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
+    """Group row indices by similar length so a padded run stays under the token budget.
+
+    Rows are taken shortest first, so each run is padded to its last row's length; a run also
+    stops at MAX_BATCH_SIZE rows. A row longer than the budget runs alone.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    runs: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        if current and (
+            lengths[i] * (len(current) + 1) > max_tokens or len(current) >= MAX_BATCH_SIZE
+        ):
+            runs.append(current)
+            current = []
+        current.append(i)
+    if current:
+        runs.append(current)
+    return runs
+
 class Classifier:
     """Thread-safe text classifier over an ONNX model directory.
 
@@ -166,7 +187,7 @@ class Classifier:
             encodings = slot.tokenizer.encode_batch(cleaned)
             probs = np.empty((len(cleaned), len(self.labels)), dtype=np.float64)
             runs = real = padded = 0
-            for rows in self._length_batches(encodings):
+            for rows in plan_runs([len(e.ids) for e in encodings], self.max_batch_tokens):
                 logits = self._run(slot.session, [encodings[i] for i in rows])
                 probs[rows] = _sigmoid(logits) if self.multi_label else _softmax(logits)
                 width = max(len(encodings[i].ids) for i in rows)
@@ -177,23 +198,6 @@ class Classifier:
             self._slots.put(slot)
         predictions = [self._prediction(row) for row in probs]
         return predictions, BatchStats(len(cleaned), runs, real, padded)
-
-    def _length_batches(self, encodings: list[Encoding]) -> list[list[int]]:
-        """Group row indices by similar length so a padded run stays under the token budget."""
-        order = sorted(range(len(encodings)), key=lambda i: len(encodings[i].ids))
-        batches: list[list[int]] = []
-        current: list[int] = []
-        for i in order:
-            width = len(encodings[i].ids)  # ascending, so this is the padded width
-            if current and (
-                width * (len(current) + 1) > self.max_batch_tokens or len(current) >= MAX_BATCH_SIZE
-            ):
-                batches.append(current)
-                current = []
-            current.append(i)
-        if current:
-            batches.append(current)
-        return batches
 
     def _run(self, session: ort.InferenceSession, encodings: list[Encoding]) -> np.ndarray:
         width = max(len(e.ids) for e in encodings)

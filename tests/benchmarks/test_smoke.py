@@ -88,11 +88,14 @@ def test_suite_runs_end_to_end_on_the_tiny_model(
         assert "error" not in row, (runner, row)
         assert row["throughput"]["msgs_per_s"] > 0
         assert row["latency"]["n"] > 0 and row["latency"]["p99_ms"] >= row["latency"]["p50_ms"] >= 0
+        half = 0.5 * row["throughput"]["msgs_per_s"]
+        assert row["latency"]["arrival_rate"] == pytest.approx(half, abs=0.01)
         assert row["peak_rss_mb"] > 0
         assert row["tokenizer"][report.TOKENIZER_KEY[runner]] > 0
         assert 0 < row["ceiling_fraction"] <= 1, (runner, row["ceiling_fraction"])
     assert variant["rows"]["torch"]["x_pytorch_b1"] == 1.0
     project = variant["rows"]["project"]
+    assert project["latency"]["mean_batch_messages"] >= 1
     assert 0 <= project["throughput"]["padding_ratio"] < 1
     assert project["op_profile"]["op_share"]  # ORT profile parsed
 

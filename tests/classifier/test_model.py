@@ -215,3 +215,16 @@ def test_prediction_to_dict_is_json_ready(model: Classifier) -> None:
     data = json.loads(json.dumps(prediction.to_dict()))
     assert data["label"] == prediction.label and data["model_version"] == model.version
     assert set(data) == {"label", "confidence", "scores", "uncertain", "labels", "model_version"}
+
+
+def test_plan_runs_groups_by_length_under_the_token_budget() -> None:
+    from classifier.model import MAX_BATCH_SIZE, plan_runs
+
+    lengths = [30, 5, 6, 100, 5, 31]
+    runs = plan_runs(lengths, max_tokens=64)
+    assert sorted(i for run in runs for i in run) == list(range(len(lengths)))  # each row once
+    assert runs == [[1, 4, 2], [0, 5], [3]]  # shortest first; the 100-token row runs alone
+    for run in runs[:-1]:
+        assert max(lengths[i] for i in run) * len(run) <= 64
+    capped = plan_runs([1] * (MAX_BATCH_SIZE + 3), max_tokens=10_000)
+    assert [len(run) for run in capped] == [MAX_BATCH_SIZE, 3]
