@@ -280,7 +280,10 @@ def _schema_problems(rec: dict, fields: Sequence[str]) -> list[str]:
 
 
 def assign_splits(
-    records: list[dict], seed: int = SPLIT_SEED, previous: dict[str, str] | None = None
+    records: list[dict],
+    seed: int = SPLIT_SEED,
+    previous: dict[str, str] | None = None,
+    freeze_test: bool = False,
 ) -> None:
     """Give every record a `split`, in place: ~15% test per label, near-dup groups kept together.
 
@@ -291,6 +294,10 @@ def assign_splits(
     `previous` (id -> split of the last merged file) keeps the fixed test split fixed when
     messages are added: a group with any already-split member keeps that split ("test" wins,
     so nothing that was tested on can leak into train); only all-new groups are drawn.
+
+    `freeze_test` draws no new test messages at all: all-new groups go to train, so scores
+    stay comparable across dataset versions. A new message that is a near-copy of a test
+    message still joins it in test (leakage beats comparability).
     """
     previous = previous or {}
     uf = _UnionFind(len(records))
@@ -318,6 +325,12 @@ def assign_splits(
             if split == "test":
                 test_counts.update(records[k]["label"] for k in members)
         by_label[label] = fresh
+    if freeze_test and previous:
+        for fresh in by_label.values():
+            for _, members in fresh:
+                for k in members:
+                    records[k]["split"] = "train"
+        return
     for label in sorted(by_label):
         total = label_totals[label]
         target = max(1, round(TEST_FRACTION * total)) if total >= 2 else 0
@@ -332,8 +345,12 @@ def assign_splits(
                 test_counts.update(records[k]["label"] for k in members)
 
 
-def merge_parts(parts_dir: Path, out_path: Path) -> tuple[list[dict], list[str], list[str]]:
+def merge_parts(
+    parts_dir: Path, out_path: Path, freeze_test: bool = False
+) -> tuple[list[dict], list[str], list[str]]:
     """Read parts/*.jsonl, drop exact duplicates (first kept), assign ids and splits, write.
+
+    With `freeze_test`, messages new to `out_path` go to train (see `assign_splits`).
 
     Returns (records, problems, notes). Nothing is written when there are problems: a
     malformed line is a writer's bug to fix, not something to drop silently.
@@ -380,7 +397,10 @@ def merge_parts(parts_dir: Path, out_path: Path) -> tuple[list[dict], list[str],
         for rec in read_jsonl(out_path).records:
             if isinstance(rec.get("id"), str) and rec.get("split") in SPLITS:
                 previous[rec["id"]] = rec["split"]
-    assign_splits(records, previous=previous)
+    assign_splits(records, previous=previous, freeze_test=freeze_test)
+    if freeze_test and previous:
+        joined = sum(1 for r in records if r["id"] not in previous and r["split"] == "test")
+        notes.append(f"test split frozen: {joined} new message(s) joined test as near-copies of test messages")
     records.sort(key=lambda r: (r["label"], r["id"]))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     with out_path.open("w", encoding="utf-8") as fh:
@@ -599,11 +619,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="merged dataset (JSONL)")
     parser.add_argument("--parts", type=Path, default=DEFAULT_PARTS, help="part files for --merge")
     parser.add_argument("--merge", action="store_true", help="rebuild --data from --parts first")
+    parser.add_argument(
+        "--freeze-test", action="store_true",
+        help="with --merge: put every new message in train (the test split stays as it is)",
+    )
     parser.add_argument("--json", type=Path, help="also write the profile as JSON here")
     args = parser.parse_args(argv)
 
     if args.merge:
-        _, problems, notes = merge_parts(args.parts, args.data)
+        _, problems, notes = merge_parts(args.parts, args.data, freeze_test=args.freeze_test)
         for note in notes:
             print(f"note: {note}")
         if problems:

@@ -242,6 +242,26 @@ def test_adding_messages_keeps_the_fixed_split_of_the_old_ones(tmp_path):
     assert new_tests == 6  # round(0.15 * 80) = 12 comment tests, 6 of them already there
 
 
+def test_frozen_test_split_sends_new_messages_to_train_unless_they_copy_a_test_one(tmp_path):
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    for k, label in enumerate(vd.LABELS):
+        _write(parts / f"{label}.jsonl", _part_rows(label, 40, seed=k))
+    out = tmp_path / "messages.jsonl"
+    first, _, _ = vd.merge_parts(parts, out)
+    test_text = next(r["text"] for r in first if r["split"] == "test" and r["label"] == "comment")
+    copy = {"text": test_text + " lol", "label": "comment", "server": "art", "lang": "en", "hard_case": None}
+    _write(parts / "comment-more.jsonl", [*_part_rows("comment", 40, seed=99), copy])
+    records, problems, notes = vd.merge_parts(parts, out, freeze_test=True)
+    assert problems == [] and len(records) == 8 * 40 + 1
+    before = {r["id"]: r["split"] for r in first}
+    new = {r["text"]: r["split"] for r in records if r["id"] not in before}
+    assert new.pop(copy["text"]) == "test"  # a near-copy of a test message never trains
+    assert set(new.values()) == {"train"}
+    assert all(r["split"] == before[r["id"]] for r in records if r["id"] in before)
+    assert _matching(notes, "test split frozen: 1 new message(s) joined test")
+
+
 def test_merge_refuses_malformed_parts(tmp_path):
     parts = tmp_path / "parts"
     parts.mkdir()
