@@ -1,4 +1,4 @@
-"""`Classifier`: a validated model directory served by a small pool of ONNX Runtime sessions."""
+"""`Classifier`: a validated model directory served by one ONNX Runtime session, run from a few threads."""
 
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class BatchStats:
 
 @dataclass(slots=True)
 class _Slot:
-    """One ORT session plus its own tokenizer: a thread holding a slot shares nothing."""
+    """A thread's right to run: the shared ORT session plus the slot's own tokenizer."""
 
     session: ort.InferenceSession
     tokenizer: Tokenizer
@@ -95,8 +95,10 @@ def plan_runs(lengths: Sequence[int], max_tokens: int) -> list[list[int]]:
 class Classifier:
     """Thread-safe text classifier over an ONNX model directory.
 
-    Up to `sessions` threads run `predict` at once, each on its own ORT session with
-    `threads` intra-op threads; further callers wait for a free session.
+    Up to `sessions` threads run `predict` at once, each with `threads` intra-op threads;
+    further callers wait for a free slot. The slots share one ORT session (`Run` is
+    thread-safe), so the weights are in memory once: measured with the default model, two
+    slots on one session run as fast as two sessions (500 vs 501 msgs/s) with 90 MB less RSS.
     """
 
     def __init__(
@@ -135,7 +137,8 @@ class Classifier:
         if threads < 1 or sessions < 1:
             raise ValueError(f"threads and sessions must be >= 1, got {threads=} {sessions=}")
         spec = read_model_dir(path)
-        slots = [_Slot(_open_session(spec, threads), open_tokenizer(spec)) for _ in range(sessions)]
+        session = _open_session(spec, threads)
+        slots = [_Slot(session, open_tokenizer(spec)) for _ in range(sessions)]
         check_session(spec, slots[0].session, slots[0].tokenizer)
         return cls(spec, slots, threads=threads, max_batch_tokens=max_batch_tokens)
 
@@ -264,11 +267,11 @@ def _open_session(spec: ModelDir, threads: int) -> ort.InferenceSession:
 def session_options(threads: int) -> ort.SessionOptions:
     """Session settings for a small shared CPU box.
 
-    - `threads` intra-op threads per session and inter-op 1: the graph is a chain, and
-      parallelism comes from running several sessions side by side. Two 1-thread sessions
-      match one 2-thread session on throughput (within noise on the shared 2-core dev box)
-      and keep a long batch on one session from delaying a short one on the other.
-    - Per-session thread pools, no spinning: idle sessions must not burn shared CPU.
+    - `threads` intra-op threads per run and inter-op 1: the graph is a chain, and
+      parallelism comes from concurrent runs (one per slot). Two 1-thread runs match one
+      2-thread run on throughput (within noise on the shared 2-core dev box) and keep a long
+      batch in one slot from delaying a short one in the other.
+    - Per-session thread pools, no spinning: an idle session must not burn shared CPU.
     - No CPU memory arena and no memory pattern: batch shapes change every call, so a
       growing arena keeps the peak of the largest batch ever seen. Measured with MiniLM-L6,
       2 sessions, after one 16 x 512-token batch: RSS 758 MB with the arena, 396 MB without,

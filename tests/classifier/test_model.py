@@ -153,19 +153,23 @@ def test_predict_is_thread_safe(model: Classifier) -> None:
 
 
 def test_sessions_run_side_by_side(tiny_model_dir: Path) -> None:
-    """Two threads can be inside predict at once, each holding one of the two sessions."""
+    """Two threads can run the model at once, on one shared ORT session (one copy of weights)."""
     model = Classifier.load(tiny_model_dir, sessions=2)
     barrier = threading.Barrier(2, timeout=10)
     original = model._run
 
+    seen = set()
+
     def run_at_barrier(session, encodings):
-        barrier.wait()  # breaks (BrokenBarrierError) unless both sessions are busy at once
+        barrier.wait()  # breaks (BrokenBarrierError) unless both slots are busy at once
+        seen.add(id(session))
         return original(session, encodings)
 
     model._run = run_at_barrier  # type: ignore[method-assign]
     with ThreadPoolExecutor(2) as pool:
         results = list(pool.map(model.predict, [["a"], ["b"]]))
     assert [len(r) for r in results] == [1, 1]
+    assert len(seen) == 1
 
 
 @pytest.fixture
