@@ -225,13 +225,19 @@ def test_merge_dedups_assigns_ids_splits_and_sorts(tmp_path):
     assert vd.check_records(written, SMALL) == []
 
 
-def test_adding_messages_keeps_the_fixed_split_of_the_old_ones(tmp_path):
+def _first_merge(tmp_path) -> tuple[Path, Path, list[dict]]:
+    """40 messages per label merged once: (parts dir, merged file, merged records)."""
     parts = tmp_path / "parts"
     parts.mkdir()
     for k, label in enumerate(vd.LABELS):
         _write(parts / f"{label}.jsonl", _part_rows(label, 40, seed=k))
     out = tmp_path / "messages.jsonl"
-    vd.merge_parts(parts, out)
+    records, _, _ = vd.merge_parts(parts, out)
+    return parts, out, records
+
+
+def test_adding_messages_keeps_the_fixed_split_of_the_old_ones(tmp_path):
+    parts, out, _ = _first_merge(tmp_path)
     before = {r["id"]: r["split"] for r in map(json.loads, out.read_text().splitlines())}
     _write(parts / "comment-more.jsonl", _part_rows("comment", 40, seed=99))
     records, problems, _ = vd.merge_parts(parts, out)
@@ -243,12 +249,7 @@ def test_adding_messages_keeps_the_fixed_split_of_the_old_ones(tmp_path):
 
 
 def test_frozen_test_split_sends_new_messages_to_train_unless_they_copy_a_test_one(tmp_path):
-    parts = tmp_path / "parts"
-    parts.mkdir()
-    for k, label in enumerate(vd.LABELS):
-        _write(parts / f"{label}.jsonl", _part_rows(label, 40, seed=k))
-    out = tmp_path / "messages.jsonl"
-    first, _, _ = vd.merge_parts(parts, out)
+    parts, out, first = _first_merge(tmp_path)
     test_text = next(r["text"] for r in first if r["split"] == "test" and r["label"] == "comment")
     copy = {"text": test_text + " lol", "label": "comment", "server": "art", "lang": "en", "hard_case": None}
     _write(parts / "comment-more.jsonl", [*_part_rows("comment", 40, seed=99), copy])
